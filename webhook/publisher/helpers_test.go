@@ -1,0 +1,117 @@
+package publisher
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/salerelay/salerelay/events"
+	"github.com/salerelay/salerelay/events/broker"
+)
+
+const testKey = "pub-test-key-5b1f"
+
+// openJetStream starts an embedded JetStream with salerelay's streams.
+func openJetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	b, err := broker.Open(ctx, broker.Options{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatalf("open broker: %v", err)
+	}
+	t.Cleanup(b.Close)
+
+	if err := events.EnsureStreams(ctx, b.JS, events.StreamOptions{}); err != nil {
+		t.Fatalf("ensure streams: %v", err)
+	}
+	return b.JS
+}
+
+// storedMsg is one message read back from the work stream.
+type storedMsg struct {
+	Subject  string
+	MsgID    string
+	Decision events.SaleDecision
+	Raw      []byte
+}
+
+// readWorkStream returns every message on the work stream, oldest first.
+func readWorkStream(t *testing.T, js jetstream.JetStream) []storedMsg {
+	t.Helper()
+	ctx := context.Background()
+
+	stream, err := js.Stream(ctx, events.WorkStream)
+	if err != nil {
+		t.Fatalf("open stream: %v", err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatalf("stream info: %v", err)
+	}
+	if info.State.Msgs == 0 {
+		return nil
+	}
+
+	var out []storedMsg
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		m, err := stream.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatalf("get message %d: %v", seq, err)
+		}
+		var d events.SaleDecision
+		if err := json.Unmarshal(m.Data, &d); err != nil {
+			t.Fatalf("decode message %d: %v", seq, err)
+		}
+		out = append(out, storedMsg{
+			Subject:  m.Subject,
+			MsgID:    m.Header.Get(jetstream.MsgIDHeader),
+			Decision: d,
+			Raw:      m.Data,
+		})
+	}
+	return out
+}
+
+// logBuffer collects log lines written from several goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newTestLogger() (*slog.Logger, *logBuffer) {
+	buf := &logBuffer{}
+	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
+}
+
+// request builds a publish request; an empty auth sends no Authorization header.
+func request(method, auth, body string) *http.Request {
+	r := httptest.NewRequest(method, Path, strings.NewReader(body))
+	if auth != "" {
+		r.Header.Set("Authorization", auth)
+	}
+	r.Header.Set("Content-Type", "application/json")
+	return r
+}

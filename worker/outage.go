@@ -1,0 +1,113 @@
+package worker
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// outage pauses delivery while Pusher fails every call. After tripAfter transient
+// failures in a row it opens: workers stop sending, one prober calls Pusher with a growing
+// interval, and the first answer closes it again. Attempts made while it is open do not
+// count toward the attempt limit, so an hour-long outage dead-letters nothing.
+type outage struct {
+	tripAfter int
+	probe     func(context.Context) error
+	minWait   time.Duration
+	maxWait   time.Duration
+	log       *slog.Logger
+	onChange  func(open bool)
+
+	mu       sync.Mutex
+	failures int           // transient failures in a row
+	healthy  chan struct{} // closed while Pusher is up; replaced when an outage starts
+}
+
+func newOutage(probe func(context.Context) error, log *slog.Logger, onChange func(bool)) *outage {
+	o := &outage{
+		tripAfter: 5,
+		probe:     probe,
+		minWait:   500 * time.Millisecond,
+		maxWait:   30 * time.Second,
+		log:       log,
+		onChange:  onChange,
+		healthy:   make(chan struct{}),
+	}
+	close(o.healthy)
+	return o
+}
+
+// wait blocks while an outage is open. It returns ctx's error if ctx ends first.
+func (o *outage) wait(ctx context.Context) error {
+	o.mu.Lock()
+	healthy := o.healthy
+	o.mu.Unlock()
+
+	select {
+	case <-healthy:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// succeeded records an accepted call.
+func (o *outage) succeeded() {
+	o.mu.Lock()
+	o.failures = 0
+	o.mu.Unlock()
+}
+
+// failed records a transient failure and reports whether the attempt counts: it does not
+// when it found or started an outage.
+func (o *outage) failed(ctx context.Context) (counts bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+
+	select {
+	case <-o.healthy:
+	default:
+		return false // already open
+	}
+
+	o.failures++
+	if o.failures < o.tripAfter {
+		return true
+	}
+
+	o.healthy = make(chan struct{})
+	o.log.Warn("pusher outage: delivery paused, probing", "failures", o.failures)
+	o.onChange(true)
+	go o.probeUntilUp(ctx, o.healthy)
+	return false
+}
+
+func (o *outage) probeUntilUp(ctx context.Context, healthy chan struct{}) {
+	started := time.Now()
+	wait := o.minWait
+	for {
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+
+		if err := o.probe(ctx); err != nil {
+			o.log.Debug("pusher probe failed", "err", err)
+			wait = min(wait*2, o.maxWait)
+			continue
+		}
+
+		o.mu.Lock()
+		o.failures = 0
+		close(healthy)
+		o.mu.Unlock()
+		o.onChange(false)
+		o.log.Info("pusher answers again: delivery resumed",
+			"paused_seconds", time.Since(started).Seconds())
+		return
+	}
+}
