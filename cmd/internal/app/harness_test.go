@@ -251,3 +251,15 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// waitRunning polls until the worker pool consumes, which /readyz requires.
+func (s *stack) waitRunning() {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !s.app.pool.Running() {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("worker pool not running after 10s")
+		}
+		time.Sleep(5 * time.Millisecond) // polling the condition, not waiting blindly
+	}
+}
