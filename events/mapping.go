@@ -179,8 +179,9 @@ func productCount(raw json.RawMessage) json.RawMessage {
 		raw = json.RawMessage(inner)
 	}
 
+	// A string holding "null" decodes without error into a nil slice: unreadable, not 0.
 	var items []map[string]json.RawMessage
-	if json.Unmarshal(raw, &items) != nil {
+	if json.Unmarshal(raw, &items) != nil || items == nil {
 		return nil
 	}
 

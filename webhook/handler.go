@@ -38,8 +38,12 @@ type Handler struct {
 	now     func() time.Time
 }
 
-// New returns a webhook handler that stores decisions through queue. metrics may be nil.
+// New returns a webhook handler that stores decisions through queue. log may be nil
+// (slog.Default) and metrics may be nil (not registered).
 func New(cfg Config, queue events.Enqueuer, log *slog.Logger, metrics *Metrics) *Handler {
+	if log == nil {
+		log = slog.Default()
+	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"errors"
-	"net/url"
 )
 
 // ErrBadSignature is returned when X-Appwrite-Webhook-Signature does not match the body.
@@ -18,18 +17,19 @@ type Signer struct {
 }
 
 // NewSigner returns a Signer for the webhook URL exactly as configured in Appwrite.
-// Released Appwrite servers sign the percent-decoded URL, so a URL holding % escapes is
-// accepted in both forms.
+// Released Appwrite servers sign the percent-decoded URL (PHP rawurldecode), so a URL
+// holding % escapes is accepted in both forms.
 func NewSigner(webhookURL, key string) Signer {
 	s := Signer{key: []byte(key), urls: []string{webhookURL}}
-	if decoded, err := url.PathUnescape(webhookURL); err == nil && decoded != webhookURL {
+	if decoded := rawURLDecode(webhookURL); decoded != webhookURL {
 		s.urls = append(s.urls, decoded)
 	}
 	return s
 }
 
-// Sign returns the signature Appwrite sends for body, over the configured URL.
-func (s Signer) Sign(body []byte) string { return s.sign(s.urls[0], body) }
+// Sign returns the signature a released Appwrite server sends for body: over the
+// percent-decoded URL, which is the configured URL itself when it holds no % escapes.
+func (s Signer) Sign(body []byte) string { return s.sign(s.urls[len(s.urls)-1], body) }
 
 // Verify checks signature against body in constant time. It returns ErrBadSignature when
 // no accepted URL form matches.
@@ -53,4 +53,36 @@ func (s Signer) sign(webhookURL string, body []byte) string {
 	mac.Write([]byte(webhookURL))
 	mac.Write(body)
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// rawURLDecode decodes %XX escapes the way PHP's rawurldecode does: a '+' stays a '+' and
+// a '%' not followed by two hex digits is kept as it is. url.PathUnescape would instead
+// refuse the whole URL over one stray '%', and Appwrite's signature would never match.
+func rawURLDecode(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			hi, okHi := unhex(s[i+1])
+			lo, okLo := unhex(s[i+2])
+			if okHi && okLo {
+				out = append(out, hi<<4|lo)
+				i += 2
+				continue
+			}
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }

@@ -10,12 +10,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/salerelay/salerelay/events"
-	"github.com/salerelay/salerelay/events/broker"
+	"github.com/salerelay/salerelay/events/broker/brokertest"
 )
 
 const testKey = "pub-test-key-5b1f"
@@ -23,19 +22,7 @@ const testKey = "pub-test-key-5b1f"
 // openJetStream starts an embedded JetStream with salerelay's streams.
 func openJetStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-
-	b, err := broker.Open(ctx, broker.Options{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatalf("open broker: %v", err)
-	}
-	t.Cleanup(b.Close)
-
-	if err := events.EnsureStreams(ctx, b.JS, events.StreamOptions{}); err != nil {
-		t.Fatalf("ensure streams: %v", err)
-	}
-	return b.JS
+	return brokertest.Start(t, events.StreamOptions{}).JS
 }
 
 // storedMsg is one message read back from the work stream.

@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/salerelay/salerelay/events"
-	"github.com/salerelay/salerelay/events/broker"
+	"github.com/salerelay/salerelay/events/broker/brokertest"
 )
 
 // base is the $updatedAt of the first stand-in row.
@@ -23,19 +23,7 @@ var base = time.Date(2025, 11, 3, 10, 0, 0, 0, time.UTC)
 // openJetStream starts an embedded JetStream with salerelay's streams and buckets.
 func openJetStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-
-	b, err := broker.Open(ctx, broker.Options{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatalf("open broker: %v", err)
-	}
-	t.Cleanup(b.Close)
-
-	if err := events.EnsureStreams(ctx, b.JS, events.StreamOptions{}); err != nil {
-		t.Fatalf("ensure streams: %v", err)
-	}
-	return b.JS
+	return brokertest.Start(t, events.StreamOptions{}).JS
 }
 
 // fixture is a scanner wired to a stand-in Appwrite and a real JetStream.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/salerelay/salerelay/events"
 	"github.com/salerelay/salerelay/events/broker"
+	"github.com/salerelay/salerelay/events/broker/brokertest"
 )
 
 // newTestStore starts an embedded JetStream server in a temporary directory, creates
@@ -24,18 +25,7 @@ func newTestStore(t *testing.T) (*Store, jetstream.JetStream) {
 // when the test ends.
 func newTestBroker(t *testing.T) *broker.Broker {
 	t.Helper()
-	ctx := t.Context()
-
-	b, err := broker.Open(ctx, broker.Options{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatalf("open embedded broker: %v", err)
-	}
-	t.Cleanup(b.Close)
-
-	if err := events.EnsureStreams(ctx, b.JS, events.StreamOptions{}); err != nil {
-		t.Fatalf("ensure streams: %v", err)
-	}
-	return b
+	return brokertest.Start(t, events.StreamOptions{})
 }
 
 // baseTime is the failure time of test records: fixed, so that output can be compared.

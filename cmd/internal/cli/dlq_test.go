@@ -11,6 +11,7 @@ import (
 
 	"github.com/salerelay/salerelay/events"
 	"github.com/salerelay/salerelay/events/broker"
+	"github.com/salerelay/salerelay/events/broker/brokertest"
 	"github.com/salerelay/salerelay/worker/dlq"
 )
 
@@ -31,14 +32,7 @@ func newDLQFixture(t *testing.T, withRecords bool) *dlqFixture {
 	t.Helper()
 	ctx := t.Context()
 
-	b, err := broker.Open(ctx, broker.Options{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatalf("open embedded broker: %v", err)
-	}
-	t.Cleanup(b.Close)
-	if err := events.EnsureStreams(ctx, b.JS, events.StreamOptions{}); err != nil {
-		t.Fatalf("ensure streams: %v", err)
-	}
+	b := brokertest.Start(t, events.StreamOptions{})
 	f := &dlqFixture{broker: b, store: dlq.NewStore(b.JS)}
 	if !withRecords {
 		return f

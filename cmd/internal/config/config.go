@@ -79,12 +79,24 @@ func Load() (Config, error) {
 	var errs []error
 
 	// A variable set to "" means "not set" here (compose env files write NAME= for the
-	// unset ones), but envconfig only applies defaults to absent variables.
-	for _, name := range Names() {
-		if value, ok := os.LookupEnv(name); ok && strings.TrimSpace(value) == "" {
-			os.Unsetenv(name)
-			defer os.Setenv(name, value)
+	// unset ones), but envconfig only applies defaults to absent variables. envconfig also
+	// parses list items and numbers untrimmed ("1s, 5s" fails on " 5s"), so those are
+	// cleaned first. Every variable changed here is restored before Load returns.
+	for f := range reflect.TypeFor[Config]().Fields() {
+		name := f.Tag.Get("envconfig")
+		value, ok := os.LookupEnv(name)
+		if name == "" || !ok {
+			continue
 		}
+		switch clean := cleanValue(f.Type.Kind(), value); {
+		case strings.TrimSpace(value) == "":
+			os.Unsetenv(name)
+		case clean != value:
+			os.Setenv(name, clean)
+		default:
+			continue
+		}
+		defer os.Setenv(name, value)
 	}
 
 	// envconfig stops at the first value it cannot parse. To report every bad variable at
@@ -111,6 +123,20 @@ func Load() (Config, error) {
 	c.ConfirmedStates = trimList(c.ConfirmedStates)
 	c.RejectedStates = trimList(c.RejectedStates)
 	return c, errors.Join(errs...)
+}
+
+// cleanValue is value as envconfig should parse it for a field of kind: list items and
+// non-string values lose surrounding spaces, and empty list items are dropped. Plain
+// strings (secrets among them) are kept byte for byte.
+func cleanValue(kind reflect.Kind, value string) string {
+	switch kind {
+	case reflect.String:
+		return value
+	case reflect.Slice:
+		return strings.Join(trimList(strings.Split(value, ",")), ",")
+	default:
+		return strings.TrimSpace(value)
+	}
 }
 
 // Names lists every environment variable the configuration reads.
@@ -142,12 +168,12 @@ func (c Config) Validate(need Need) error {
 		add("PORT", "must be between 1 and 65535, got %d", c.Port)
 	}
 	if need.Pusher {
-		for name, v := range map[string]string{
-			"PUSHER_APP_ID": c.PusherAppID, "PUSHER_KEY": c.PusherKey,
-			"PUSHER_SECRET": c.PusherSecret,
+		for _, v := range []struct{ name, value string }{
+			{"PUSHER_APP_ID", c.PusherAppID}, {"PUSHER_KEY", c.PusherKey},
+			{"PUSHER_SECRET", c.PusherSecret},
 		} {
-			if strings.TrimSpace(v) == "" {
-				add(name, "is required")
+			if strings.TrimSpace(v.value) == "" {
+				add(v.name, "is required")
 			}
 		}
 		if c.PusherHost == "" && c.PusherCluster == "" {
@@ -166,13 +192,13 @@ func (c Config) Validate(need Need) error {
 		add("APPWRITE_WEBHOOK_USER", "and APPWRITE_WEBHOOK_PASSWORD must be set together")
 	}
 	if need.Reconcile || c.ReconcileInterval > 0 {
-		for name, v := range map[string]string{
-			"APPWRITE_ENDPOINT": c.AppwriteEndpoint, "APPWRITE_PROJECT_ID": c.AppwriteProjectID,
-			"APPWRITE_API_KEY": c.AppwriteAPIKey, "APPWRITE_DATABASE_ID": c.DatabaseID,
-			"APPWRITE_SALES_COLLECTION_ID": c.SalesCollectionID,
+		for _, v := range []struct{ name, value string }{
+			{"APPWRITE_ENDPOINT", c.AppwriteEndpoint}, {"APPWRITE_PROJECT_ID", c.AppwriteProjectID},
+			{"APPWRITE_API_KEY", c.AppwriteAPIKey}, {"APPWRITE_DATABASE_ID", c.DatabaseID},
+			{"APPWRITE_SALES_COLLECTION_ID", c.SalesCollectionID},
 		} {
-			if v == "" {
-				add(name, "is required for reconcile")
+			if v.value == "" {
+				add(v.name, "is required for reconcile")
 			}
 		}
 	}
