@@ -109,8 +109,9 @@ func (p *Pool) claim(ctx context.Context, items []*item) []*item {
 			it.claim = claim
 			keep = append(keep, it)
 		case Busy:
-			// Another worker is sending this sale now; look again when it is done.
-			p.nak(it.msg, time.Second)
+			// Another worker is sending this sale now; look again when it is done. The
+			// jitter keeps many reports of one sale from coming back as one burst.
+			p.nak(it.msg, jitter(busyDelay))
 		case Duplicate, Stale:
 			p.skip(it, verdict)
 		}
@@ -127,38 +128,96 @@ func (p *Pool) send(ctx context.Context, items []*item) {
 	p.metrics.batchSize.Observe(float64(len(evs)))
 
 	err := p.sender.Send(ctx, evs)
-	var se *SendError
-	if err != nil && !errors.As(err, &se) {
-		se = &SendError{Class: Transient, Msg: err.Error()}
-	}
-
-	switch {
-	case err == nil:
+	if err == nil {
 		p.outage.succeeded()
 		for _, it := range items {
 			p.delivered(ctx, it)
 		}
+		return
+	}
+	if ctx.Err() != nil {
+		p.returnUnsent(ctx, items)
+		return
+	}
+
+	var se *SendError
+	if !errors.As(err, &se) {
+		se = &SendError{Class: Transient, Msg: err.Error()}
+	}
+	switch {
 	case se.Class == Permanent && len(items) > 1:
-		// Pusher refuses a whole batch for one bad event. Nothing of it was published,
-		// so each is sent alone to find the culprit without touching its neighbours.
 		p.outage.succeeded()
-		for _, it := range items {
-			p.send(ctx, []*item{it})
-		}
+		p.sendAlone(ctx, items)
 	case se.Class == Permanent:
 		p.outage.succeeded()
 		p.settle(ctx, items[0], se, true)
 	default:
 		counts := p.outage.failed(ctx)
+		if counts && p.lastTry(items) && !p.outage.confirm(ctx) {
+			counts = false // Pusher does not answer at all: an outage, not these events
+		}
 		for _, it := range items {
 			p.settle(ctx, it, se, counts)
 		}
 	}
 }
 
+// lastTry reports whether a counted failure would use up the last attempt of an item.
+func (p *Pool) lastTry(items []*item) bool {
+	for _, it := range items {
+		if it.claim.attempts+1 >= p.cfg.MaxAttempts {
+			return true
+		}
+	}
+	return false
+}
+
+// sendAlone handles a batch Pusher refused as a whole for one bad event. Nothing of it
+// was published, so each is sent alone to find the culprit without touching its
+// neighbours. The claims are dropped first and taken again right before each call: ten
+// slow calls in a row could outlast a lease held from the start, and another worker
+// would then send the same decision. InProgress restarts each message's ack timer.
+func (p *Pool) sendAlone(ctx context.Context, items []*item) {
+	for _, it := range items {
+		p.abandon(ctx, it)
+	}
+	for _, it := range items {
+		_ = it.msg.InProgress() // if lost, redelivery and the ledger cover it
+		if kept := p.claim(ctx, []*item{it}); len(kept) == 1 {
+			p.send(ctx, kept)
+		}
+	}
+}
+
+// returnUnsent handles a call cut off by the stop, once StopTimeout has passed. Whether
+// Pusher accepted it is unknown. The claims are dropped without counting an attempt
+// (the stop says nothing about Pusher) and the messages go back to the queue, where the
+// next delivery sends them again: the one duplicate SPEC §7.2 allows, the process ending
+// between Pusher accepting and the ledger recording.
+func (p *Pool) returnUnsent(ctx context.Context, items []*item) {
+	for _, it := range items {
+		p.abandon(ctx, it)
+		p.nak(it.msg, 0)
+	}
+	p.log.Warn("delivery cut off by the stop, returned to the queue", "events", len(items))
+}
+
+func (p *Pool) abandon(ctx context.Context, it *item) {
+	ctx, cancel := bookkeeping(ctx)
+	defer cancel()
+	if err := p.ledger.Abandon(ctx, it.claim); err != nil {
+		// The lease expires on its own; until then the sale waits as Busy.
+		p.log.Warn("ledger release failed", "sale_id", it.d.SaleID, "err", err)
+	}
+	it.claim = nil
+}
+
 // settle is the one place that decides, after a failed attempt, between a retry and the
 // dead-letter stream.
 func (p *Pool) settle(ctx context.Context, it *item, se *SendError, counts bool) {
+	ctx, cancel := bookkeeping(ctx)
+	defer cancel()
+
 	f, err := p.ledger.Release(ctx, it.claim, se.Error(), counts)
 	if err != nil {
 		p.log.Error("ledger unavailable, retrying later", "sale_id", it.d.SaleID, "err", err)
@@ -185,16 +244,40 @@ func (p *Pool) settle(ctx context.Context, it *item, se *SendError, counts bool)
 // of failures does not come back as one burst.
 func (p *Pool) backoff(attempts int) time.Duration {
 	i := min(max(attempts-1, 0), len(p.cfg.Backoff)-1)
-	base := p.cfg.Backoff[i]
-	jitter := time.Duration((rand.Float64()*0.4 - 0.2) * float64(base))
-	return base + jitter
+	return jitter(p.cfg.Backoff[i])
+}
+
+// busyDelay is how long a decision waits while another worker sends its sale.
+const busyDelay = time.Second
+
+// jitter returns base ±20 %.
+func jitter(base time.Duration) time.Duration {
+	return base + time.Duration((rand.Float64()*0.4-0.2)*float64(base))
+}
+
+// bookkeepingTimeout bounds the ledger and dead-letter writes that record an outcome.
+const bookkeepingTimeout = 5 * time.Second
+
+// bookkeeping returns the context for recording an outcome already decided. It survives
+// the cancellation of ctx: once Pusher has answered, a stop must not keep the answer
+// from the ledger, or a later report of the same decision would be sent again.
+func bookkeeping(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), bookkeepingTimeout)
 }
 
 func (p *Pool) delivered(ctx context.Context, it *item) {
-	if err := p.ledger.Commit(ctx, it.claim); err != nil {
+	ctx, cancel := bookkeeping(ctx)
+	defer cancel()
+
+	held, err := p.ledger.Commit(ctx, it.claim)
+	switch {
+	case err != nil:
 		// Pusher has the event; acking anyway is right. Only a later report of the same
 		// decision could now be sent twice.
 		p.log.Error("ledger commit failed after delivery", "sale_id", it.d.SaleID, "err", err)
+	case !held:
+		p.log.Warn("claim expired before the delivery was recorded; another worker may "+
+			"have sent the same decision", "sale_id", it.d.SaleID, "decision", it.d.Decision)
 	}
 	if err := it.msg.Ack(); err != nil {
 		p.log.Warn("ack failed; the ledger will drop the redelivery", "sale_id", it.d.SaleID,
@@ -228,6 +311,9 @@ func (p *Pool) skip(it *item, v Verdict) {
 // stores the same record id again, which JetStream drops as a duplicate.
 func (p *Pool) deadLetter(ctx context.Context, it *item, class dlq.Class, reason, lastErr string,
 	f *failure) {
+	ctx, cancel := bookkeeping(ctx)
+	defer cancel()
+
 	now := time.Now()
 	rec := dlq.Record{
 		SaleID: it.d.SaleID, UserID: it.d.UserID, Decision: it.d.Decision,

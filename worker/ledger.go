@@ -42,7 +42,12 @@ func NewLedger(ctx context.Context, js jetstream.JetStream, lease time.Duration)
 type entry struct {
 	Delivered *events.Delivery `json:"delivered,omitempty"`
 	Pending   *pending         `json:"pending,omitempty"`
-	Failure   *failure         `json:"failure,omitempty"`
+
+	// Failures counts failed attempts per queued message, by message id. Two messages of
+	// one sale can fail at the same time (the webhook and the old endpoint reporting the
+	// same decision under different ids); one shared record would be reset by each in
+	// turn, and neither would ever reach the attempt limit.
+	Failures map[string]failure `json:"failures,omitempty"`
 }
 
 // pending is a delivery in progress.
@@ -54,7 +59,6 @@ type pending struct {
 
 // failure counts the failed attempts of one message.
 type failure struct {
-	MsgID     string `json:"msgId"`
 	Attempts  int    `json:"attempts"`
 	FirstAt   int64  `json:"firstAt"`
 	LastAt    int64  `json:"lastAt"`
@@ -79,16 +83,23 @@ func (v Verdict) String() string {
 // Claim is a held lease on a sale.
 type Claim struct {
 	key   string
-	rev   uint64
 	owner string
 	msgID string
 	d     events.SaleDecision
+
+	attempts int // counted attempts this message had failed before the claim
 }
 
 // errConflict means another writer changed the key between our read and write.
 var errConflict = errors.New("ledger changed concurrently")
 
 // Claim decides whether d should be sent and, if so, leases the sale to owner.
+//
+// A decision equal to the delivered one but newer (a later edit that kept the state) is
+// a Duplicate, and it moves the delivered decision's time forward: the sale held that
+// decision as of the later change, so a different decision older than it is stale.
+// Without this, confirmed@1, confirmed@3 (skipped), rejected@2 arriving in that order
+// would end on "rejected" although the sale is confirmed.
 func (l *Ledger) Claim(ctx context.Context, d events.SaleDecision, msgID, owner string) (
 	Verdict, *Claim, error) {
 	key := ledgerKey(d.SaleID)
@@ -103,18 +114,27 @@ func (l *Ledger) Claim(ctx context.Context, d events.SaleDecision, msgID, owner 
 			return Busy, nil, nil
 		}
 		if v := judge(e.Delivered, d); v != Send {
+			if v == Duplicate && d.Timestamp > e.Delivered.Timestamp {
+				e.Delivered.Timestamp = d.Timestamp
+				if _, err := l.put(ctx, key, e, rev); errors.Is(err, errConflict) {
+					continue
+				} else if err != nil {
+					return 0, nil, err
+				}
+			}
 			return v, nil, nil
 		}
 
 		e.Pending = &pending{MsgID: msgID, Owner: owner, Until: now.Add(l.lease).UnixMilli()}
-		rev, err = l.put(ctx, key, e, rev)
+		_, err = l.put(ctx, key, e, rev)
 		if errors.Is(err, errConflict) {
 			continue
 		}
 		if err != nil {
 			return 0, nil, err
 		}
-		return Send, &Claim{key: key, rev: rev, owner: owner, msgID: msgID, d: d}, nil
+		return Send, &Claim{key: key, owner: owner, msgID: msgID, d: d,
+			attempts: e.Failures[msgID].Attempts}, nil
 	}
 }
 
@@ -132,18 +152,28 @@ func judge(last *events.Delivery, d events.SaleDecision) Verdict {
 	}
 }
 
-// Commit records that Pusher accepted the claimed decision and ends the lease.
-func (l *Ledger) Commit(ctx context.Context, c *Claim) error {
-	return l.update(ctx, c, func(e *entry) {
-		if judge(e.Delivered, c.d) == Send {
+// Commit records that Pusher accepted the claimed decision and ends the lease. It
+// reports whether the lease was still held: false means it had expired and another
+// worker may have sent the same decision as well (a possible duplicate, worth a log).
+// The record is right either way: a newer decision committed meanwhile is kept.
+func (l *Ledger) Commit(ctx context.Context, c *Claim) (held bool, err error) {
+	err = l.update(ctx, c, func(e *entry) {
+		held = e.Pending != nil && e.Pending.Owner == c.owner
+		switch judge(e.Delivered, c.d) {
+		case Send:
 			e.Delivered = &events.Delivery{
 				Decision:    c.d.Decision,
 				Timestamp:   c.d.Timestamp,
 				DeliveredAt: l.now().UnixMilli(),
 			}
+		case Duplicate:
+			e.Delivered.Timestamp = max(e.Delivered.Timestamp, c.d.Timestamp)
 		}
-		e.Failure = nil
+		// Every message of this sale starts counting afresh: the delivered one is done,
+		// and the others are judged again against what was just delivered.
+		e.Failures = nil
 	})
+	return held, err
 }
 
 // Release ends the lease after a failed attempt and returns the failure record of the
@@ -153,42 +183,53 @@ func (l *Ledger) Release(ctx context.Context, c *Claim, cause string, count bool
 	var f failure
 	err := l.update(ctx, c, func(e *entry) {
 		now := l.now().UnixMilli()
-		if e.Failure == nil || e.Failure.MsgID != c.msgID {
-			e.Failure = &failure{MsgID: c.msgID, FirstAt: now}
+		f = e.Failures[c.msgID]
+		if f.FirstAt == 0 {
+			f.FirstAt = now
 		}
 		if count {
-			e.Failure.Attempts++
+			f.Attempts++
 		}
-		e.Failure.LastAt = now
-		e.Failure.LastError = cause
-		f = *e.Failure
+		f.LastAt = now
+		f.LastError = cause
+		if e.Failures == nil {
+			e.Failures = make(map[string]failure)
+		}
+		e.Failures[c.msgID] = f
 	})
 	return f, err
 }
 
-// Forget ends the lease and clears the failure record, once a message is dead-lettered:
-// a replay starts with a fresh attempt count.
+// Abandon ends the lease without recording an attempt: the claim was not used, or the
+// call was cut off by a stop and says nothing about Pusher.
+func (l *Ledger) Abandon(ctx context.Context, c *Claim) error {
+	return l.update(ctx, c, func(*entry) {})
+}
+
+// Forget ends the lease and clears the failure record of the message, once it is
+// dead-lettered: a replay starts with a fresh attempt count.
 func (l *Ledger) Forget(ctx context.Context, c *Claim) error {
-	return l.update(ctx, c, func(e *entry) { e.Failure = nil })
+	return l.update(ctx, c, func(e *entry) { delete(e.Failures, c.msgID) })
 }
 
 // update applies change to the claimed key, drops our lease, and retries on conflicts.
+// It always starts from the key's current value: another worker may have written it
+// since the claim (a lease that expired and was taken over), and its writes are kept.
 func (l *Ledger) update(ctx context.Context, c *Claim, change func(*entry)) error {
-	rev := c.rev
 	for {
-		e, cur, err := l.get(ctx, c.key)
+		e, rev, err := l.get(ctx, c.key)
 		if err != nil {
 			return err
-		}
-		if cur != rev {
-			rev = cur
 		}
 
 		change(&e)
 		if e.Pending != nil && e.Pending.Owner == c.owner {
 			e.Pending = nil
 		}
-		rev, err = l.put(ctx, c.key, e, rev)
+		if len(e.Failures) == 0 {
+			e.Failures = nil
+		}
+		_, err = l.put(ctx, c.key, e, rev)
 		if errors.Is(err, errConflict) {
 			continue
 		}

@@ -65,22 +65,63 @@ func (o *outage) failed(ctx context.Context) (counts bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 
-	select {
-	case <-o.healthy:
-	default:
-		return false // already open
+	if o.openLocked() {
+		return false
 	}
-
 	o.failures++
 	if o.failures < o.tripAfter {
 		return true
 	}
+	o.tripLocked(ctx, "consecutive failures")
+	return false
+}
 
+// confirm is asked before a failed attempt uses up a decision's last try: it probes
+// Pusher once and reports whether Pusher answers. When it does not, the failure is an
+// outage rather than this decision's fault: confirm opens the gate and the attempt must
+// not count. Without it, a decision retried alone with short delays would reach the limit
+// before tripAfter failures in a row ever opened the gate.
+func (o *outage) confirm(ctx context.Context) bool {
+	if o.isOpen() {
+		return false
+	}
+	err := o.probe(ctx)
+	if err == nil {
+		return true
+	}
+
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.openLocked() {
+		o.log.Debug("pusher probe failed before a last attempt", "err", err)
+		o.tripLocked(ctx, "probe failed")
+	}
+	return false
+}
+
+func (o *outage) isOpen() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.openLocked()
+}
+
+func (o *outage) openLocked() bool {
+	select {
+	case <-o.healthy:
+		return false
+	default:
+		return true
+	}
+}
+
+// tripLocked opens the gate and starts the prober; the caller holds mu. onChange runs
+// under mu too, so that the paused gauge follows the transitions in their order.
+func (o *outage) tripLocked(ctx context.Context, why string) {
 	o.healthy = make(chan struct{})
-	o.log.Warn("pusher outage: delivery paused, probing", "failures", o.failures)
+	o.log.Warn("pusher outage: delivery paused, probing", "failures", o.failures,
+		"reason", why)
 	o.onChange(true)
 	go o.probeUntilUp(ctx, o.healthy)
-	return false
 }
 
 func (o *outage) probeUntilUp(ctx context.Context, healthy chan struct{}) {
@@ -104,8 +145,8 @@ func (o *outage) probeUntilUp(ctx context.Context, healthy chan struct{}) {
 		o.mu.Lock()
 		o.failures = 0
 		close(healthy)
-		o.mu.Unlock()
 		o.onChange(false)
+		o.mu.Unlock()
 		o.log.Info("pusher answers again: delivery resumed",
 			"paused_seconds", time.Since(started).Seconds())
 		return

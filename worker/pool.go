@@ -154,10 +154,15 @@ func (p *Pool) Run(ctx context.Context) error {
 // supervise keeps a consumer running until ctx ends: JetStream may delete or lose it
 // (a node restart, an operator), and nothing else would restart consumption.
 func (p *Pool) supervise(ctx context.Context, work chan<- jetstream.Msg) {
-	wait := 100 * time.Millisecond
+	const firstWait = 100 * time.Millisecond
+	wait := firstWait
 	for {
 		err := p.consume(ctx, work)
-		p.running.Store(false)
+		if p.running.Swap(false) {
+			// It ran: a consumer lost after hours of work is recreated at once, not
+			// after the delay grown by failures long ago.
+			wait = firstWait
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -257,13 +262,16 @@ func (p *Pool) deliverLoop(stop, ctx context.Context, work <-chan jetstream.Msg)
 	}
 }
 
+// minNakDelay is the shortest delay a message is handed back with. A plain Nak only
+// queues the redelivery in the server's memory: when the embedded server stops right
+// after (a graceful stop), the restarted server holds the message until its ack wait runs
+// out. A Nak with a delay is written to the consumer's stored state, so the next start
+// redelivers it at once.
+const minNakDelay = time.Millisecond
+
+// nak hands msg back to JetStream for redelivery after delay (at least minNakDelay).
 func (p *Pool) nak(msg jetstream.Msg, delay time.Duration) {
-	var err error
-	if delay > 0 {
-		err = msg.NakWithDelay(delay)
-	} else {
-		err = msg.Nak()
-	}
+	err := msg.NakWithDelay(max(delay, minNakDelay))
 	if err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
 		// The ack timeout redelivers it anyway.
 		p.log.Warn("nak failed", "err", err)
