@@ -142,6 +142,15 @@ func (h *Handler) publish(w http.ResponseWriter, r *http.Request) {
 	d.ReceivedAt = received.UnixMilli()
 	d.Source = events.SourcePublisher
 
+	// Unlike a webhook, the app waits for the answer: tell it now that Pusher would
+	// refuse this event (a userId that is no valid channel name, a payload over 10 KB)
+	// rather than answer 200 and dead-letter it.
+	if _, _, _, err := d.Event(h.cfg.ChannelPrefix); err != nil {
+		h.refuse(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(),
+			events.ErrInvalid.Error()+": "))
+		return
+	}
+
 	h.enqueue(r.Context(), w, d)
 }
 

@@ -200,6 +200,7 @@ func (a *App) Run(ctx context.Context) error {
 	stopPool()
 	wg.Wait()
 	a.Close()
+	a.log.Info("stopped")
 
 	select {
 	case err := <-serveErr:
