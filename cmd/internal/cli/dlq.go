@@ -273,11 +273,12 @@ func dlqFlagSet(name string) *flag.FlagSet {
 // writeRecordTable prints records as aligned columns, one line each.
 func writeRecordTable(w io.Writer, records []dlq.Record) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSALE\tDECISION\tCLASS\tATTEMPTS\tLAST FAILED\tREASON")
+	fmt.Fprintln(tw, "ID\tSALE\tDECISION\tCLASS\tATTEMPTS\tLAST FAILED\tREASON\tLAST ERROR")
 	for _, r := range records {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, tableCell(r.SaleID),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.ID, tableCell(r.SaleID),
 			tableCell(string(r.Decision)), tableCell(string(r.Class)), r.Attempts,
-			rfc3339OrDash(r.LastFailedAt), truncateRunes(tableCell(r.Reason), reasonWidth))
+			rfc3339OrDash(r.LastFailedAt), truncateRunes(tableCell(r.Reason), reasonWidth),
+			truncateRunes(tableCell(r.LastError), reasonWidth))
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write table: %w", err)

@@ -122,11 +122,13 @@ func TestDLQListTable(t *testing.T) {
 	code, stdout, stderr := f.run(t, "list")
 
 	want := fmt.Sprintf(""+
-		"ID  SALE     DECISION   CLASS      ATTEMPTS  LAST FAILED           REASON\n"+
+		"ID  SALE     DECISION   CLASS      ATTEMPTS  LAST FAILED           REASON"+
+		"                                                        LAST ERROR\n"+
 		"1   sale-a   confirmed  exhausted  8         %s  "+
-		"Pusher answered 503 on every attempt: upstream unavailable,…\n"+
+		"Pusher answered 503 on every attempt: upstream unavailable,…  Status Code: 400\n"+
 		"2   sale-bb  rejected   permanent  1         %s  "+
-		"Pusher answered 400: invalid channel\n", a, b)
+		"Pusher answered 400: invalid channel                          Status Code: 400\n",
+		a, b)
 	if code != 0 || stderr != "" {
 		t.Errorf("list: exit %d, stderr %q; want 0 and nothing", code, stderr)
 	}
