@@ -12,24 +12,14 @@ import (
 
 	"github.com/salerelay/salerelay/events"
 	"github.com/salerelay/salerelay/events/broker"
+	"github.com/salerelay/salerelay/events/broker/brokertest"
 )
 
 // openQueueBroker starts an embedded JetStream server in a temporary directory with
 // salerelay's streams, closed when the test ends.
 func openQueueBroker(t *testing.T) *broker.Broker {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-
-	b, err := broker.Open(ctx, broker.Options{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatalf("open embedded broker: %v", err)
-	}
-	t.Cleanup(b.Close)
-	if err := events.EnsureStreams(ctx, b.JS, events.StreamOptions{}); err != nil {
-		t.Fatalf("ensure streams: %v", err)
-	}
-	return b
+	return brokertest.Start(t, events.StreamOptions{})
 }
 
 func queuedDecision(saleID string, source events.Source) events.SaleDecision {

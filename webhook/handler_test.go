@@ -22,6 +22,7 @@ import (
 
 	"github.com/salerelay/salerelay/events"
 	"github.com/salerelay/salerelay/events/broker"
+	"github.com/salerelay/salerelay/events/broker/brokertest"
 	"github.com/salerelay/salerelay/webhook"
 )
 
@@ -46,18 +47,7 @@ func hookConfig() webhook.Config {
 // openHookBroker starts an embedded JetStream server with salerelay's streams.
 func openHookBroker(t *testing.T) *broker.Broker {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-
-	b, err := broker.Open(ctx, broker.Options{DataDir: t.TempDir(), Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatalf("open embedded broker: %v", err)
-	}
-	t.Cleanup(b.Close)
-	if err := events.EnsureStreams(ctx, b.JS, events.StreamOptions{}); err != nil {
-		t.Fatalf("ensure streams: %v", err)
-	}
-	return b
+	return brokertest.Start(t, events.StreamOptions{})
 }
 
 // startHookServer serves the webhook handler over HTTP until the test ends.
@@ -192,42 +182,10 @@ func signedHeaders(body []byte, action, id string) map[string]string {
 	}
 }
 
-// storedDecision is one message of the work stream.
-type storedDecision struct {
-	subject  string
-	msgID    string
-	decision events.SaleDecision
-}
-
-func storedDecisions(t *testing.T, js jetstream.JetStream) []storedDecision {
+// storedDecisions returns the work stream's messages, oldest first.
+func storedDecisions(t *testing.T, js jetstream.JetStream) []brokertest.Stored {
 	t.Helper()
-	ctx := context.Background()
-	stream, err := js.Stream(ctx, events.WorkStream)
-	if err != nil {
-		t.Fatalf("open work stream: %v", err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		t.Fatalf("work stream info: %v", err)
-	}
-	if info.State.Msgs == 0 {
-		return nil
-	}
-
-	var out []storedDecision
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
-		m, err := stream.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatalf("get message %d: %v", seq, err)
-		}
-		var d events.SaleDecision
-		if err := json.Unmarshal(m.Data, &d); err != nil {
-			t.Fatalf("decode message %d %s: %v", seq, m.Data, err)
-		}
-		out = append(out, storedDecision{subject: m.Subject,
-			msgID: m.Header.Get(jetstream.MsgIDHeader), decision: d})
-	}
-	return out
+	return brokertest.WorkMessages(t, js)
 }
 
 func TestWebhookRefusesBadSignature(t *testing.T) {
@@ -468,21 +426,21 @@ func TestWebhookQueuesDecisions(t *testing.T) {
 			sendHook(t, url, hookRequest{body: body, header: h}).check(t, http.StatusOK, queuedAnswer)
 			after := time.Now().UnixMilli()
 
-			var got *storedDecision
+			var got *brokertest.Stored
 			for _, m := range storedDecisions(t, b.JS) {
-				if m.decision.SaleID == tt.id {
+				if m.Decision.SaleID == tt.id {
 					got = &m
 				}
 			}
 			if got == nil {
 				t.Fatalf("no message for %s on the work stream", tt.id)
 			}
-			d := got.decision
-			if got.subject != "sales.decisions.webhook" {
-				t.Errorf("subject = %q, want sales.decisions.webhook", got.subject)
+			d := got.Decision
+			if got.Subject != "sales.decisions.webhook" {
+				t.Errorf("subject = %q, want sales.decisions.webhook", got.Subject)
 			}
-			if got.msgID != d.MsgID() {
-				t.Errorf("Nats-Msg-Id = %q, want %q", got.msgID, d.MsgID())
+			if got.MsgID != d.MsgID() {
+				t.Errorf("Nats-Msg-Id = %q, want %q", got.MsgID, d.MsgID())
 			}
 			if d.UserID != "user-1" || d.Decision != tt.decision || d.Timestamp != 1762164965112 ||
 				d.Source != events.SourceWebhook {
@@ -523,7 +481,7 @@ func TestWebhookMissingUpdatedAtUsesReceiveTime(t *testing.T) {
 	if len(stored) != 1 {
 		t.Fatalf("work stream holds %d messages, want 1", len(stored))
 	}
-	if d := stored[0].decision; d.Timestamp != d.ReceivedAt {
+	if d := stored[0].Decision; d.Timestamp != d.ReceivedAt {
 		t.Errorf("Timestamp = %d, want the receive time %d", d.Timestamp, d.ReceivedAt)
 	}
 }
@@ -660,7 +618,7 @@ func TestWebhookFixtures(t *testing.T) {
 				t.Fatalf("stored %d decisions, want %d", len(stored), len(c.Expect.Events))
 			}
 			for i, want := range c.Expect.Events {
-				channel, name, data, err := stored[i].decision.Event("sale-verification-")
+				channel, name, data, err := stored[i].Decision.Event("sale-verification-")
 				if err != nil {
 					t.Fatalf("stored decision makes no event: %v", err)
 				}

@@ -2,8 +2,6 @@ package publisher
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -25,49 +23,10 @@ func openJetStream(t *testing.T) jetstream.JetStream {
 	return brokertest.Start(t, events.StreamOptions{}).JS
 }
 
-// storedMsg is one message read back from the work stream.
-type storedMsg struct {
-	Subject  string
-	MsgID    string
-	Decision events.SaleDecision
-	Raw      []byte
-}
-
 // readWorkStream returns every message on the work stream, oldest first.
-func readWorkStream(t *testing.T, js jetstream.JetStream) []storedMsg {
+func readWorkStream(t *testing.T, js jetstream.JetStream) []brokertest.Stored {
 	t.Helper()
-	ctx := context.Background()
-
-	stream, err := js.Stream(ctx, events.WorkStream)
-	if err != nil {
-		t.Fatalf("open stream: %v", err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		t.Fatalf("stream info: %v", err)
-	}
-	if info.State.Msgs == 0 {
-		return nil
-	}
-
-	var out []storedMsg
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
-		m, err := stream.GetMsg(ctx, seq)
-		if err != nil {
-			t.Fatalf("get message %d: %v", seq, err)
-		}
-		var d events.SaleDecision
-		if err := json.Unmarshal(m.Data, &d); err != nil {
-			t.Fatalf("decode message %d: %v", seq, err)
-		}
-		out = append(out, storedMsg{
-			Subject:  m.Subject,
-			MsgID:    m.Header.Get(jetstream.MsgIDHeader),
-			Decision: d,
-			Raw:      m.Data,
-		})
-	}
-	return out
+	return brokertest.WorkMessages(t, js)
 }
 
 // logBuffer collects log lines written from several goroutines.

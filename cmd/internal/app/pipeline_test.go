@@ -17,31 +17,7 @@ func TestFixturesEndToEnd(t *testing.T) {
 	fx := loadFixtures(t)
 	s := startStack(t, testConfig(t, fx, t.TempDir()), nil, events.StreamOptions{})
 
-	var want []fixtureEvent
-	for _, c := range fx.Cases {
-		status, answer := s.post("/webhooks/appwrite", c.body(t, fx), c.header())
-		if status != c.Expect.Status {
-			t.Errorf("%s: status %d, want %d (answer %v)", c.Name, status, c.Expect.Status, answer)
-		}
-		if c.Expect.Queued != nil && answer["queued"] != *c.Expect.Queued {
-			t.Errorf("%s: queued %v, want %v (answer %v)", c.Name, answer["queued"],
-				*c.Expect.Queued, answer)
-		}
-		want = append(want, c.Expect.Events...)
-	}
-
-	s.waitEvents(len(want))
-	s.waitIdle()
-	got := s.pusher.Events()
-	if len(got) != len(want) {
-		t.Fatalf("got %d events, want %d: %+v", len(got), len(want), got)
-	}
-	for _, w := range want {
-		if !containsEvent(t, got, w) {
-			t.Errorf("missing event %s on %s with payload %s; got %+v", w.Event, w.Channel,
-				w.Payload, got)
-		}
-	}
+	runFixtureSuite(t, s, fx)
 }
 
 // containsEvent compares payloads key by key after decoding, so that JSON types and

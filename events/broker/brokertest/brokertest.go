@@ -4,8 +4,12 @@ package brokertest
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/salerelay/salerelay/events"
 	"github.com/salerelay/salerelay/events/broker"
@@ -28,4 +32,49 @@ func Start(t testing.TB, opts events.StreamOptions) *broker.Broker {
 		t.Fatalf("ensure streams: %v", err)
 	}
 	return b
+}
+
+// Stored is one message read back from the work stream.
+type Stored struct {
+	Subject  string
+	MsgID    string
+	Decision events.SaleDecision
+	Raw      []byte
+}
+
+// WorkMessages returns every message on the work stream, oldest first. A message that is
+// not a sale decision fails the test.
+func WorkMessages(t testing.TB, js jetstream.JetStream) []Stored {
+	t.Helper()
+	ctx := context.Background()
+
+	stream, err := js.Stream(ctx, events.WorkStream)
+	if err != nil {
+		t.Fatalf("open work stream: %v", err)
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatalf("work stream info: %v", err)
+	}
+	if info.State.Msgs == 0 {
+		return nil
+	}
+
+	var out []Stored
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		m, err := stream.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // acked and removed meanwhile
+		}
+		if err != nil {
+			t.Fatalf("get message %d: %v", seq, err)
+		}
+		var d events.SaleDecision
+		if err := json.Unmarshal(m.Data, &d); err != nil {
+			t.Fatalf("decode message %d %s: %v", seq, m.Data, err)
+		}
+		out = append(out, Stored{Subject: m.Subject, MsgID: m.Header.Get(jetstream.MsgIDHeader),
+			Decision: d, Raw: m.Data})
+	}
+	return out
 }
