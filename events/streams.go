@@ -91,6 +91,9 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 		}
 	}
 
+	// TODO: the ledger keeps one small key per sale forever (no MaxAge). An age limit
+	// would bound it, but a replay older than the limit could then publish again; pick
+	// one with the shop before adding it.
 	buckets := []jetstream.KeyValueConfig{{
 		Bucket:      LedgerBucket,
 		Description: "salerelay: last decision delivered per sale",
