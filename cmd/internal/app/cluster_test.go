@@ -227,7 +227,7 @@ func postSignedWebhook(c *http.Client, base string, body []byte, header http.Hea
 // waitSent blocks until n webhooks have left, or fails the test after 30 s.
 func (l *clusterLoad) waitSent(t *testing.T, n int) {
 	t.Helper()
-	if !pollUntil(30*time.Second, func() bool { return l.sent.Load() >= int64(n) }) {
+	if !poll(30*time.Second, func() bool { return l.sent.Load() >= int64(n) }) {
 		t.Fatalf("only %d of %d webhooks sent after 30s", l.sent.Load(), n)
 	}
 }
@@ -321,7 +321,7 @@ func waitResumed(t *testing.T, pusher *pusherlocal.Server, l *clusterLoad, after
 	timeout time.Duration) time.Time {
 	t.Helper()
 	var at time.Time
-	resumed := pollUntil(timeout, func() bool {
+	resumed := poll(timeout, func() bool {
 		queued := l.queuedAfter(after)
 		for _, e := range pusher.Events() {
 			if e.ReceivedAt.After(after) && queued[saleIDOf(t, e)] {
@@ -344,7 +344,7 @@ func waitForSales(t *testing.T, pusher *pusherlocal.Server, ids []string,
 	t.Helper()
 	var got []pusherlocal.Event
 	var missing []string
-	delivered := pollUntil(timeout, func() bool {
+	delivered := poll(timeout, func() bool {
 		got = pusher.Events()
 		seen := map[string]bool{}
 		for _, e := range got {
@@ -364,7 +364,7 @@ func waitForSales(t *testing.T, pusher *pusherlocal.Server, ids []string,
 // no redelivery can still duplicate an event.
 func waitSettled(t *testing.T, s *stack, timeout time.Duration) {
 	t.Helper()
-	settled := pollUntil(timeout, func() bool {
+	settled := poll(timeout, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		cons, err := s.app.broker.JS.Consumer(ctx, events.WorkStream, events.WorkConsumer)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -261,11 +262,32 @@ func (b *syncBuffer) String() string {
 // waitRunning polls until the worker pool consumes, which /readyz requires.
 func (s *stack) waitRunning() {
 	s.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !s.app.pool.Running() {
-		if time.Now().After(deadline) {
-			s.t.Fatalf("worker pool not running after 10s")
-		}
-		time.Sleep(5 * time.Millisecond) // polling the condition, not waiting blindly
+	if !poll(10*time.Second, s.app.pool.Running) {
+		s.t.Fatalf("worker pool not running after 10s")
 	}
+}
+
+// poll calls cond every 10 ms until it holds or timeout passes.
+func poll(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

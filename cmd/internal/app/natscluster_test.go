@@ -3,7 +3,6 @@ package app
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -30,7 +29,7 @@ func startNATSCluster(t *testing.T, n int) *natsCluster {
 	routes := make([]string, n)
 	ports := make([]int, n)
 	for i := range n {
-		ports[i] = freeLoopbackPort(t)
+		ports[i] = freePort(t)
 		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", ports[i])
 	}
 
@@ -62,7 +61,7 @@ func startNATSCluster(t *testing.T, n int) *natsCluster {
 	}
 	t.Cleanup(c.shutdown)
 
-	elected := pollUntil(30*time.Second, func() bool {
+	elected := poll(30*time.Second, func() bool {
 		for _, srv := range c.running() {
 			if srv.JetStreamIsLeader() {
 				return true
@@ -85,7 +84,7 @@ func (c *natsCluster) ensureStreams(t *testing.T, opts events.StreamOptions) {
 	t.Helper()
 	js := c.connect(t)
 	var err error
-	created := pollUntil(30*time.Second, func() bool {
+	created := poll(30*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		err = events.EnsureStreams(ctx, js, opts)
@@ -104,7 +103,7 @@ func (c *natsCluster) waitPulls(t *testing.T, n int) {
 	t.Helper()
 	js := c.connect(t)
 	var waiting int
-	ready := pollUntil(10*time.Second, func() bool {
+	ready := poll(10*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		cons, err := js.Consumer(ctx, events.WorkStream, events.WorkConsumer)
@@ -127,7 +126,7 @@ func (c *natsCluster) leaderOf(t *testing.T, stream string) string {
 	t.Helper()
 	js := c.connect(t)
 	var leader string
-	found := pollUntil(20*time.Second, func() bool {
+	found := poll(20*time.Second, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		s, err := js.Stream(ctx, stream)
@@ -210,27 +209,4 @@ func (c *natsCluster) shutdown() {
 		srv.Shutdown()
 		srv.WaitForShutdown()
 	}
-}
-
-// pollUntil calls ready every 20 ms until it returns true or timeout passes, and reports
-// whether it did.
-func pollUntil(timeout time.Duration, ready func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for !ready() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
-}
-
-func freeLoopbackPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
