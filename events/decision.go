@@ -119,7 +119,7 @@ func (d SaleDecision) Event(prefix string) (channel, name string, data []byte, e
 
 	data, err = json.Marshal(d.Payload())
 	if err != nil {
-		return "", "", nil, fmt.Errorf("%w: encode payload: %v", ErrInvalid, err)
+		return "", "", nil, fmt.Errorf("%w: encode payload: %w", ErrInvalid, err)
 	}
 	if len(data) > MaxPayloadBytes {
 		return "", "", nil, fmt.Errorf("%w: payload of %d bytes is over Pusher's %d",

@@ -207,10 +207,12 @@ func (p *Pool) sendAlone(ctx context.Context, items []*item) {
 // next delivery sends them again: the one duplicate SPEC §7.2 allows, the process ending
 // between Pusher accepting and the ledger recording.
 func (p *Pool) returnUnsent(ctx context.Context, items []*item) {
-	for _, it := range items {
-		p.abandon(ctx, it)
-		p.nak(it.msg, 0)
-	}
+	// In parallel, so that a slow ledger costs one bookkeeping timeout, not one per
+	// event, inside the 30 s a stop may take.
+	inParallel(len(items), func(i int) {
+		p.abandon(ctx, items[i])
+		p.nak(items[i].msg, 0)
+	})
 	p.log.Warn("delivery cut off by the stop, returned to the queue", "events", len(items))
 }
 

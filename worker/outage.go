@@ -40,6 +40,11 @@ func newOutage(probe func(context.Context) error, log *slog.Logger, onChange fun
 
 // wait blocks while an outage is open. It returns ctx's error if ctx ends first.
 func (o *outage) wait(ctx context.Context) error {
+	// Checked first: with Pusher up both select cases are ready, and select would pick
+	// one at random, letting a stopping worker take more work half the time.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	o.mu.Lock()
 	healthy := o.healthy
 	o.mu.Unlock()

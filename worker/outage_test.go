@@ -1,7 +1,10 @@
 package worker
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"testing"
@@ -104,5 +107,23 @@ func TestExhaustedRetriesDeadLettered(t *testing.T) {
 	}
 	if en, _ := e.ledgerEntry("bad"); en.Failures != nil || en.Pending != nil {
 		t.Errorf("ledger of the dead-lettered sale: %+v, want its failure forgotten", en)
+	}
+}
+
+// TestOutageWaitHonoursCancelledContext: while Pusher is up, a stopping worker must still
+// be told to stop, every time, not at select's whim.
+func TestOutageWaitHonoursCancelledContext(t *testing.T) {
+	o := newOutage(func(context.Context) error { return nil }, slog.New(slog.DiscardHandler),
+		func(bool) {})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+
+	for i := range 200 {
+		if err := o.wait(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("call %d: wait() = %v, want context.Canceled", i, err)
+		}
+	}
+	if err := o.wait(context.Background()); err != nil {
+		t.Errorf("wait() with a live context and Pusher up = %v, want nil", err)
 	}
 }

@@ -192,12 +192,14 @@ func (a *App) Run(ctx context.Context) error {
 	<-runCtx.Done()
 	a.log.Info("stopping: no new requests, finishing deliveries")
 
+	// Intake and delivery stop side by side, so the steps' limits (5 s for requests,
+	// the pool's 20 s, 5 s to close the connection) stay inside the 30 s a stop may take.
+	stopPool()
 	shutdownCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
 	defer done()
 	if err := a.server.Shutdown(shutdownCtx); err != nil {
 		a.log.Warn("http shutdown", "err", err)
 	}
-	stopPool()
 	wg.Wait()
 	a.Close()
 	a.log.Info("stopped")

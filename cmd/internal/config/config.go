@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -139,6 +140,8 @@ func cleanValue(kind reflect.Kind, value string) string {
 	}
 }
 
+var clusterName = regexp.MustCompile(`^[a-z0-9-]+$`)
+
 // Names lists every environment variable the configuration reads.
 func Names() []string {
 	t := reflect.TypeFor[Config]()
@@ -178,6 +181,16 @@ func (c Config) Validate(need Need) error {
 		}
 		if c.PusherHost == "" && c.PusherCluster == "" {
 			add("PUSHER_CLUSTER", "is required when PUSHER_HOST is empty")
+		}
+	}
+	// Checked here because pusher-http-go only fails on them when it builds each request,
+	// which would dead-letter every event as if each were at fault.
+	if c.PusherCluster != "" && !clusterName.MatchString(c.PusherCluster) {
+		add("PUSHER_CLUSTER", "must be a cluster name such as mt1 or eu, got %q", c.PusherCluster)
+	}
+	if c.PusherHost != "" {
+		if u, err := url.Parse("https://" + c.PusherHost); err != nil || u.Host != c.PusherHost {
+			add("PUSHER_HOST", "must be host or host:port, got %q", c.PusherHost)
 		}
 	}
 	if (c.WebhookURL == "") != (c.WebhookSignatureKey == "") {

@@ -449,3 +449,45 @@ func TestMappingFromConfig(t *testing.T) {
 		t.Errorf("Mapping() with defaults = %+v, want DefaultMapping %+v", got, want)
 	}
 }
+
+// TestValidateRejectsUnusablePusherHost catches values pusher-http-go could not build a
+// URL from: every event would otherwise be dead-lettered as if it were at fault.
+func TestValidateRejectsUnusablePusherHost(t *testing.T) {
+	tests := []struct {
+		name, cluster, host, wantVar string
+	}{
+		{"cluster with a space", "eu ", "", "PUSHER_CLUSTER"},
+		{"cluster with a dot", "eu.x", "", "PUSHER_CLUSTER"},
+		{"host with a space", "mt1", "127.0.0.1 :6001", "PUSHER_HOST"},
+		{"host with a path", "mt1", "example.com/x", "PUSHER_HOST"},
+		{"host with a scheme", "mt1", "http://example.com", "PUSHER_HOST"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("PUSHER_APP_ID", "1")
+			t.Setenv("PUSHER_KEY", "k")
+			t.Setenv("PUSHER_SECRET", "s")
+			t.Setenv("PUSHER_CLUSTER", tt.cluster)
+			t.Setenv("PUSHER_HOST", tt.host)
+			cfg, err := config.Load()
+			if err != nil {
+				t.Fatalf("load: %v", err)
+			}
+			err = cfg.Validate(config.Need{Pusher: true})
+			if err == nil || !strings.Contains(err.Error(), tt.wantVar) {
+				t.Errorf("Validate() = %v, want an error naming %s", err, tt.wantVar)
+			}
+		})
+	}
+
+	for _, host := range []string{"127.0.0.1:6001", "soketi:6001", "api-eu.pusher.com"} {
+		t.Setenv("PUSHER_APP_ID", "1")
+		t.Setenv("PUSHER_KEY", "k")
+		t.Setenv("PUSHER_SECRET", "s")
+		t.Setenv("PUSHER_HOST", host)
+		cfg, _ := config.Load()
+		if err := cfg.Validate(config.Need{Pusher: true}); err != nil {
+			t.Errorf("PUSHER_HOST=%s: Validate() = %v, want nil", host, err)
+		}
+	}
+}
