@@ -10,6 +10,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -162,117 +163,140 @@ type Need struct {
 
 // Validate reports every problem at once, each naming its variable.
 func (c Config) Validate(need Need) error {
-	var errs []error
-	add := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+	var p problems
+	if c.Port < 1 || c.Port > 65535 {
+		p.add("PORT", "must be between 1 and 65535, got %d", c.Port)
+	}
+	c.validatePusher(&p, need.Pusher)
+	c.validateAppwrite(&p, need.Reconcile || c.ReconcileInterval > 0)
+	c.validateMapping(&p)
+	c.validateQueue(&p)
+	c.validateDelivery(&p)
+	c.validateLogging(&p)
+	return errors.Join(p...)
+}
+
+// problems collects what Validate finds, each naming its variable.
+type problems []error
+
+func (p *problems) add(name, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+}
+
+func (p *problems) require(reason string, vars ...[2]string) {
+	for _, v := range vars {
+		if strings.TrimSpace(v[1]) == "" {
+			p.add(v[0], "%s", reason)
+		}
+	}
+}
+
+func (c Config) validatePusher(p *problems, required bool) {
+	if required {
+		p.require("is required", [2]string{"PUSHER_APP_ID", c.PusherAppID},
+			[2]string{"PUSHER_KEY", c.PusherKey}, [2]string{"PUSHER_SECRET", c.PusherSecret})
+		if c.PusherHost == "" && c.PusherCluster == "" {
+			p.add("PUSHER_CLUSTER", "is required when PUSHER_HOST is empty")
+		}
 	}
 
-	if c.Port < 1 || c.Port > 65535 {
-		add("PORT", "must be between 1 and 65535, got %d", c.Port)
-	}
-	if need.Pusher {
-		for _, v := range []struct{ name, value string }{
-			{"PUSHER_APP_ID", c.PusherAppID}, {"PUSHER_KEY", c.PusherKey},
-			{"PUSHER_SECRET", c.PusherSecret},
-		} {
-			if strings.TrimSpace(v.value) == "" {
-				add(v.name, "is required")
-			}
-		}
-		if c.PusherHost == "" && c.PusherCluster == "" {
-			add("PUSHER_CLUSTER", "is required when PUSHER_HOST is empty")
-		}
-	}
 	// Checked here because pusher-http-go only fails on them when it builds each request,
 	// which would dead-letter every event as if each were at fault.
 	if c.PusherCluster != "" && !clusterName.MatchString(c.PusherCluster) {
-		add("PUSHER_CLUSTER", "must be a cluster name such as mt1 or eu, got %q", c.PusherCluster)
+		p.add("PUSHER_CLUSTER", "must be a cluster name such as mt1 or eu, got %q", c.PusherCluster)
 	}
 	if c.PusherHost != "" {
 		if u, err := url.Parse("https://" + c.PusherHost); err != nil || u.Host != c.PusherHost {
-			add("PUSHER_HOST", "must be host or host:port, got %q", c.PusherHost)
+			p.add("PUSHER_HOST", "must be host or host:port, got %q", c.PusherHost)
 		}
 	}
+}
+
+func (c Config) validateAppwrite(p *problems, reconcile bool) {
 	if (c.WebhookURL == "") != (c.WebhookSignatureKey == "") {
-		add("APPWRITE_WEBHOOK_URL", "and APPWRITE_WEBHOOK_SIGNATURE_KEY must be set together")
+		p.add("APPWRITE_WEBHOOK_URL", "and APPWRITE_WEBHOOK_SIGNATURE_KEY must be set together")
 	}
 	if c.WebhookURL != "" {
 		if u, err := url.Parse(c.WebhookURL); err != nil || u.Scheme == "" || u.Host == "" {
-			add("APPWRITE_WEBHOOK_URL", "must be an absolute URL, as configured in Appwrite")
+			p.add("APPWRITE_WEBHOOK_URL", "must be an absolute URL, as configured in Appwrite")
 		}
 	}
 	if (c.WebhookUser == "") != (c.WebhookPassword == "") {
-		add("APPWRITE_WEBHOOK_USER", "and APPWRITE_WEBHOOK_PASSWORD must be set together")
+		p.add("APPWRITE_WEBHOOK_USER", "and APPWRITE_WEBHOOK_PASSWORD must be set together")
 	}
-	if need.Reconcile || c.ReconcileInterval > 0 {
-		for _, v := range []struct{ name, value string }{
-			{"APPWRITE_ENDPOINT", c.AppwriteEndpoint}, {"APPWRITE_PROJECT_ID", c.AppwriteProjectID},
-			{"APPWRITE_API_KEY", c.AppwriteAPIKey}, {"APPWRITE_DATABASE_ID", c.DatabaseID},
-			{"APPWRITE_SALES_COLLECTION_ID", c.SalesCollectionID},
-		} {
-			if v.value == "" {
-				add(v.name, "is required for reconcile")
-			}
-		}
+
+	if reconcile {
+		p.require("is required for reconcile",
+			[2]string{"APPWRITE_ENDPOINT", c.AppwriteEndpoint},
+			[2]string{"APPWRITE_PROJECT_ID", c.AppwriteProjectID},
+			[2]string{"APPWRITE_API_KEY", c.AppwriteAPIKey},
+			[2]string{"APPWRITE_DATABASE_ID", c.DatabaseID},
+			[2]string{"APPWRITE_SALES_COLLECTION_ID", c.SalesCollectionID})
 	}
 	if c.ReconcileInterval < 0 {
-		add("RECONCILE_INTERVAL", "must not be negative")
+		p.add("RECONCILE_INTERVAL", "must not be negative")
 	}
+}
+
+func (c Config) validateMapping(p *problems) {
 	if len(c.ConfirmedStates) == 0 {
-		add("SALE_CONFIRMED_STATES", "must list at least one state")
+		p.add("SALE_CONFIRMED_STATES", "must list at least one state")
 	}
 	if len(c.RejectedStates) == 0 {
-		add("SALE_REJECTED_STATES", "must list at least one state")
+		p.add("SALE_REJECTED_STATES", "must list at least one state")
 	}
 	for _, s := range c.ConfirmedStates {
-		for _, r := range c.RejectedStates {
-			if s == r {
-				add("SALE_REJECTED_STATES", "state %q is also in SALE_CONFIRMED_STATES", s)
-			}
+		if slices.Contains(c.RejectedStates, s) {
+			p.add("SALE_REJECTED_STATES", "state %q is also in SALE_CONFIRMED_STATES", s)
 		}
 	}
+}
+
+func (c Config) validateQueue(p *problems) {
 	if c.NATSURL == "" {
 		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
-			add("NATS_LISTEN", "must be host:port, got %q", c.NATSListen)
+			p.add("NATS_LISTEN", "must be host:port, got %q", c.NATSListen)
 		}
 		if c.StreamReplicas > 1 {
-			add("STREAM_REPLICAS", "must be 1 with the embedded server (NATS_URL empty)")
+			p.add("STREAM_REPLICAS", "must be 1 with the embedded server (NATS_URL empty)")
 		}
 	}
 	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
-		add("STREAM_REPLICAS", "must be between 1 and 5, got %d", c.StreamReplicas)
+		p.add("STREAM_REPLICAS", "must be between 1 and 5, got %d", c.StreamReplicas)
 	}
+	if c.MaxBodyBytes < 1024 {
+		p.add("MAX_BODY_BYTES", "must be at least 1024, got %d", c.MaxBodyBytes)
+	}
+	if c.EnqueueTimeout <= 0 || c.EnqueueTimeout >= 15*time.Second {
+		p.add("ENQUEUE_TIMEOUT", "must be above 0 and below Appwrite's 15s, got %s",
+			c.EnqueueTimeout)
+	}
+}
+
+func (c Config) validateDelivery(p *problems) {
 	if c.Workers < 1 || c.Workers > 1024 {
-		add("WORKERS", "must be between 1 and 1024, got %d", c.Workers)
+		p.add("WORKERS", "must be between 1 and 1024, got %d", c.Workers)
 	}
 	if c.MaxAttempts < 1 {
-		add("MAX_ATTEMPTS", "must be at least 1, got %d", c.MaxAttempts)
+		p.add("MAX_ATTEMPTS", "must be at least 1, got %d", c.MaxAttempts)
 	}
 	if len(c.RetryBackoff) == 0 {
-		add("RETRY_BACKOFF", "must list at least one duration")
+		p.add("RETRY_BACKOFF", "must list at least one duration")
 	}
 	for _, d := range c.RetryBackoff {
 		if d <= 0 {
-			add("RETRY_BACKOFF", "durations must be positive, got %s", d)
+			p.add("RETRY_BACKOFF", "durations must be positive, got %s", d)
 		}
 	}
-	if c.MaxBodyBytes < 1024 {
-		add("MAX_BODY_BYTES", "must be at least 1024, got %d", c.MaxBodyBytes)
+}
+
+func (c Config) validateLogging(p *problems) {
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, strings.ToLower(c.LogLevel)) {
+		p.add("LOG_LEVEL", "must be debug, info, warn or error, got %q", c.LogLevel)
 	}
-	if c.EnqueueTimeout <= 0 || c.EnqueueTimeout >= 15*time.Second {
-		add("ENQUEUE_TIMEOUT", "must be above 0 and below Appwrite's 15s, got %s", c.EnqueueTimeout)
+	if !slices.Contains([]string{"json", "text"}, strings.ToLower(c.LogFormat)) {
+		p.add("LOG_FORMAT", "must be json or text, got %q", c.LogFormat)
 	}
-	switch strings.ToLower(c.LogLevel) {
-	case "debug", "info", "warn", "error":
-	default:
-		add("LOG_LEVEL", "must be debug, info, warn or error, got %q", c.LogLevel)
-	}
-	switch strings.ToLower(c.LogFormat) {
-	case "json", "text":
-	default:
-		add("LOG_FORMAT", "must be json or text, got %q", c.LogFormat)
-	}
-	return errors.Join(errs...)
 }
 
 // Mapping is the document mapping the SALE_* variables describe.
