@@ -51,78 +51,101 @@ type App struct {
 // New connects to JetStream, creates the streams and prepares every part. Nothing is
 // consumed or served until Run.
 func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
-	log := opts.Logger
-	a := &App{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	a := &App{cfg: cfg, log: opts.Logger, registry: prometheus.NewRegistry()}
 	a.registry.MustRegister(collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
+	err := a.connect(ctx, opts.Streams)
+	if err == nil {
+		err = a.newPool(ctx, opts.Sender)
+	}
+	if err == nil && cfg.ReconcileInterval > 0 {
+		err = a.newReconcile(ctx)
+	}
+	if err == nil {
+		err = a.listen(opts.Addr)
+	}
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// connect opens JetStream and makes sure the streams and buckets exist.
+func (a *App) connect(ctx context.Context, streams events.StreamOptions) error {
 	b, err := broker.Open(ctx, broker.Options{
-		URL: cfg.NATSURL, Creds: cfg.NATSCreds, DataDir: cfg.DataDir, Listen: cfg.NATSListen,
-		Logger: log,
+		URL: a.cfg.NATSURL, Creds: a.cfg.NATSCreds, DataDir: a.cfg.DataDir,
+		Listen: a.cfg.NATSListen, Logger: a.log,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	a.broker = b
 
-	streams := opts.Streams
-	streams.Replicas = cfg.StreamReplicas
+	streams.Replicas = a.cfg.StreamReplicas
 	if err := events.EnsureStreams(ctx, b.JS, streams); err != nil {
-		a.Close()
-		return nil, err
+		return err
 	}
 	a.queue = events.NewQueue(b.JS)
-	a.queue.Timeout = cfg.EnqueueTimeout
+	a.queue.Timeout = a.cfg.EnqueueTimeout
+	return nil
+}
 
-	sender := opts.Sender
+// newPool prepares the worker pool; sender nil means the real Pusher.
+func (a *App) newPool(ctx context.Context, sender worker.Sender) error {
 	if sender == nil {
 		sender = worker.NewPusher(worker.PusherConfig{
-			AppID: cfg.PusherAppID, Key: cfg.PusherKey, Secret: cfg.PusherSecret,
-			Cluster: cfg.PusherCluster, Host: cfg.PusherHost, TLS: cfg.PusherTLS,
-			MaxConns: cfg.Workers,
+			AppID: a.cfg.PusherAppID, Key: a.cfg.PusherKey, Secret: a.cfg.PusherSecret,
+			Cluster: a.cfg.PusherCluster, Host: a.cfg.PusherHost, TLS: a.cfg.PusherTLS,
+			MaxConns: a.cfg.Workers,
 		})
 	}
-	a.pool, err = worker.New(ctx, b.JS, sender, worker.Config{
-		Workers:       cfg.Workers,
-		ChannelPrefix: cfg.PusherSaleChannel,
-		MaxAttempts:   cfg.MaxAttempts,
-		Backoff:       cfg.RetryBackoff,
-	}, log, worker.NewMetrics(a.registry))
+
+	pool, err := worker.New(ctx, a.broker.JS, sender, worker.Config{
+		Workers:       a.cfg.Workers,
+		ChannelPrefix: a.cfg.PusherSaleChannel,
+		MaxAttempts:   a.cfg.MaxAttempts,
+		Backoff:       a.cfg.RetryBackoff,
+	}, a.log, worker.NewMetrics(a.registry))
 	if err != nil {
-		a.Close()
-		return nil, err
+		return err
 	}
-	worker.RegisterQueueMetrics(a.registry, b.JS)
+	a.pool = pool
+	worker.RegisterQueueMetrics(a.registry, a.broker.JS)
+	return nil
+}
 
-	if cfg.ReconcileInterval > 0 {
-		scanner, err := NewScanner(cfg, a.queue, a.pool.Ledger(), log, a.registry)
-		if err != nil {
-			a.Close()
-			return nil, err
-		}
-		a.runner, err = reconcile.NewRunner(ctx, scanner, b.JS, reconcile.RunnerConfig{})
-		if err != nil {
-			a.Close()
-			return nil, fmt.Errorf("reconcile runner: %w", err)
-		}
+// newReconcile prepares the periodic scan of RECONCILE_INTERVAL.
+func (a *App) newReconcile(ctx context.Context) error {
+	scanner, err := NewScanner(a.cfg, a.queue, a.pool.Ledger(), a.log, a.registry)
+	if err != nil {
+		return err
 	}
+	a.runner, err = reconcile.NewRunner(ctx, scanner, a.broker.JS, reconcile.RunnerConfig{})
+	if err != nil {
+		return fmt.Errorf("reconcile runner: %w", err)
+	}
+	return nil
+}
 
-	addr := opts.Addr
+// listen binds the HTTP listener (default :PORT) and prepares the server.
+func (a *App) listen(addr string) error {
 	if addr == "" {
-		addr = ":" + strconv.Itoa(cfg.Port)
+		addr = ":" + strconv.Itoa(a.cfg.Port)
 	}
-	a.listener, err = net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		a.Close()
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	a.listener = ln
 	a.server = &http.Server{
 		Handler:           a.routes(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
-	return a, nil
+	return nil
 }
 
 // Addr is the address the HTTP listener is bound to.
