@@ -115,22 +115,13 @@ func TestQueueDuplicateWithinWindow(t *testing.T) {
 }
 
 func TestQueueStoppedServerIsUnavailable(t *testing.T) {
-	server := openQueueBroker(t)
-
-	// A second connection, reconnecting forever like salerelay's, to a server that stops.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	client, err := broker.Open(ctx, broker.Options{URL: server.ClientURL()})
-	if err != nil {
-		t.Fatalf("connect to the embedded server: %v", err)
-	}
-	t.Cleanup(client.Close)
-	server.Close()
+	// A connection that reconnects forever, like salerelay's, to a server that stopped.
+	client := brokertest.Unreachable(t)
 
 	q := events.NewQueue(client.JS)
 	q.Timeout = 300 * time.Millisecond
 	start := time.Now()
-	_, err = q.Enqueue(context.Background(), queuedDecision("sale-down", events.SourceWebhook))
+	_, err := q.Enqueue(context.Background(), queuedDecision("sale-down", events.SourceWebhook))
 	elapsed := time.Since(start)
 
 	if !errors.Is(err, events.ErrQueueUnavailable) {
@@ -142,21 +133,11 @@ func TestQueueStoppedServerIsUnavailable(t *testing.T) {
 }
 
 func TestQueueHonoursEarlierDeadline(t *testing.T) {
-	server := openQueueBroker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	client, err := broker.Open(ctx, broker.Options{URL: server.ClientURL()})
-	if err != nil {
-		t.Fatalf("connect to the embedded server: %v", err)
-	}
-	t.Cleanup(client.Close)
-	server.Close()
-
-	q := events.NewQueue(client.JS) // 10 s default
+	q := events.NewQueue(brokertest.Unreachable(t).JS) // 10 s default
 	short, cancelShort := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancelShort()
 	start := time.Now()
-	_, err = q.Enqueue(short, queuedDecision("sale-deadline", events.SourceWebhook))
+	_, err := q.Enqueue(short, queuedDecision("sale-deadline", events.SourceWebhook))
 	if !errors.Is(err, events.ErrQueueUnavailable) {
 		t.Fatalf("Enqueue error = %v, want one wrapping ErrQueueUnavailable", err)
 	}

@@ -527,16 +527,7 @@ func TestWebhookQueueFailureIs503(t *testing.T) {
 		{"queue refuses", func(*testing.T) events.Enqueuer { return failingQueue{} }},
 		{"queue never answers", func(*testing.T) events.Enqueuer { return stuckQueue{} }},
 		{"JetStream server stopped", func(t *testing.T) events.Enqueuer {
-			server := openHookBroker(t)
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			client, err := broker.Open(ctx, broker.Options{URL: server.ClientURL()})
-			if err != nil {
-				t.Fatalf("connect to the embedded server: %v", err)
-			}
-			t.Cleanup(client.Close)
-			server.Close()
-			return events.NewQueue(client.JS)
+			return events.NewQueue(brokertest.Unreachable(t).JS)
 		}},
 	}
 	for _, tt := range tests {
@@ -578,9 +569,9 @@ type hookFixtures struct {
 	} `json:"cases"`
 }
 
-// TestWebhookFixtures sends every fixture through the handler into JetStream and checks
-// the answer and the event each stored decision turns into.
-func TestWebhookFixtures(t *testing.T) {
+// loadHookFixtures reads cases.json; a file without cases fails the test.
+func loadHookFixtures(t *testing.T) hookFixtures {
+	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(hookFixtureDir, "cases.json"))
 	if err != nil {
 		t.Fatalf("read cases.json: %v", err)
@@ -589,6 +580,16 @@ func TestWebhookFixtures(t *testing.T) {
 	if err := json.Unmarshal(raw, &fx); err != nil {
 		t.Fatalf("decode cases.json: %v", err)
 	}
+	if len(fx.Cases) == 0 {
+		t.Fatal("cases.json holds no cases")
+	}
+	return fx
+}
+
+// TestWebhookFixtures sends every fixture through the handler into JetStream and checks
+// the answer and the event each stored decision turns into.
+func TestWebhookFixtures(t *testing.T) {
+	fx := loadHookFixtures(t)
 
 	b := openHookBroker(t)
 	url := startHookServer(t, webhook.Config{

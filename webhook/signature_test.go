@@ -177,32 +177,8 @@ func TestSignaturePercentEscapedURL(t *testing.T) {
 	}
 }
 
-// signatureFixtures is the part of cases.json the signature needs.
-type signatureFixtures struct {
-	SignatureKey string `json:"signature_key"`
-	WebhookURL   string `json:"webhook_url"`
-	Cases        []struct {
-		Name     string            `json:"name"`
-		BodyFile string            `json:"body_file"`
-		Headers  map[string]string `json:"headers"`
-		Expect   struct {
-			Status int `json:"status"`
-		} `json:"expect"`
-	} `json:"cases"`
-}
-
 func TestSignatureFixtures(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(hookFixtureDir, "cases.json"))
-	if err != nil {
-		t.Fatalf("read cases.json: %v", err)
-	}
-	var fx signatureFixtures
-	if err := json.Unmarshal(raw, &fx); err != nil {
-		t.Fatalf("decode cases.json: %v", err)
-	}
-	if len(fx.Cases) == 0 {
-		t.Fatal("cases.json holds no cases")
-	}
+	fx := loadHookFixtures(t)
 
 	s := webhook.NewSigner(fx.WebhookURL, fx.SignatureKey)
 	for _, c := range fx.Cases {

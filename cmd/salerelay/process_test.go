@@ -53,16 +53,8 @@ func TestKilledProcessLosesNothing(t *testing.T) {
 		t.Skip("builds and runs the binary; waits out the ack wait")
 	}
 	t.Parallel()
-	bin := buildRelay(t)
-	pusher, host := startProcStandIn(t)
-	pusher.SetLatency(20 * time.Millisecond)
-	env := procEnv(t, host)
-
-	first := startRelay(t, bin, env)
-	first.waitReady()
-	load := sendLoad(first.url, procSales)
-	waitCond(t, 30*time.Second, "half the webhooks answered and deliveries under way",
-		func() bool { return load.acked() >= procSales/2 && len(pusher.Events()) >= 20 })
+	r := startUnderLoad(t)
+	bin, pusher, env, first, load := r.bin, r.pusher, r.env, r.first, r.load
 
 	first.kill(syscall.SIGKILL)
 	first.waitExit(10 * time.Second)
@@ -102,16 +94,8 @@ func TestTerminatedProcessStopsInTime(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	t.Parallel()
-	bin := buildRelay(t)
-	pusher, host := startProcStandIn(t)
-	pusher.SetLatency(20 * time.Millisecond)
-	env := procEnv(t, host)
-
-	first := startRelay(t, bin, env)
-	first.waitReady()
-	load := sendLoad(first.url, procSales)
-	waitCond(t, 30*time.Second, "half the webhooks answered and deliveries under way",
-		func() bool { return load.acked() >= procSales/2 && len(pusher.Events()) >= 20 })
+	r := startUnderLoad(t)
+	bin, pusher, env, first, load := r.bin, r.pusher, r.env, r.first, r.load
 
 	started := time.Now()
 	first.kill(syscall.SIGTERM)
@@ -148,6 +132,33 @@ func TestTerminatedProcessStopsInTime(t *testing.T) {
 // --- the process ---------------------------------------------------------------------
 
 // buildRelay builds the salerelay binary into the test's temporary directory.
+// loadedRelay is `salerelay serve` in the middle of procSales webhooks.
+type loadedRelay struct {
+	bin    string
+	pusher *pusherlocal.Server
+	env    map[string]string
+	first  *relayProcess
+	load   *webhookLoad
+}
+
+// startUnderLoad starts the binary against a stand-in answering in 20 ms, sends procSales
+// webhooks, and returns once half are answered and deliveries are under way.
+func startUnderLoad(t *testing.T) loadedRelay {
+	t.Helper()
+	r := loadedRelay{bin: buildRelay(t)}
+	var host string
+	r.pusher, host = startProcStandIn(t)
+	r.pusher.SetLatency(20 * time.Millisecond)
+	r.env = procEnv(t, host)
+
+	r.first = startRelay(t, r.bin, r.env)
+	r.first.waitReady()
+	r.load = sendLoad(r.first.url, procSales)
+	waitCond(t, 30*time.Second, "half the webhooks answered and deliveries under way",
+		func() bool { return r.load.acked() >= procSales/2 && len(r.pusher.Events()) >= 20 })
+	return r
+}
+
 func buildRelay(t *testing.T) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")

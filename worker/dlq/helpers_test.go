@@ -2,7 +2,6 @@ package dlq
 
 import (
 	"encoding/json"
-	"errors"
 	"testing"
 	"time"
 
@@ -79,29 +78,7 @@ func mustAdd(t *testing.T, s *Store, rec Record) uint64 {
 // workMessages returns every message on the work stream, oldest first.
 func workMessages(t *testing.T, js jetstream.JetStream) []*jetstream.RawStreamMsg {
 	t.Helper()
-	ctx := t.Context()
-
-	stream, err := js.Stream(ctx, events.WorkStream)
-	if err != nil {
-		t.Fatalf("open work stream: %v", err)
-	}
-	info, err := stream.Info(ctx)
-	if err != nil {
-		t.Fatalf("work stream info: %v", err)
-	}
-
-	var msgs []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && seq > 0; seq++ {
-		msg, err := stream.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			t.Fatalf("read work message %d: %v", seq, err)
-		}
-		msgs = append(msgs, msg)
-	}
-	return msgs
+	return brokertest.RawWork(t, js)
 }
 
 // saleIDs lists the sale ids of records, in order.

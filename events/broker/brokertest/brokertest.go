@@ -34,6 +34,25 @@ func Start(t testing.TB, opts events.StreamOptions) *broker.Broker {
 	return b
 }
 
+// Unreachable returns a connection to a JetStream server that has stopped. Like
+// salerelay's own, the connection keeps trying to reconnect, so every call on it waits
+// until its context ends: the shape of a queue outage.
+func Unreachable(t testing.TB) *broker.Broker {
+	t.Helper()
+	server := Start(t, events.StreamOptions{})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client, err := broker.Open(ctx, broker.Options{URL: server.ClientURL()})
+	if err != nil {
+		t.Fatalf("connect to the embedded server: %v", err)
+	}
+	t.Cleanup(client.Close)
+
+	server.Close()
+	return client
+}
+
 // Stored is one message read back from the work stream.
 type Stored struct {
 	Subject  string
@@ -42,9 +61,8 @@ type Stored struct {
 	Raw      []byte
 }
 
-// WorkMessages returns every message on the work stream, oldest first. A message that is
-// not a sale decision fails the test.
-func WorkMessages(t testing.TB, js jetstream.JetStream) []Stored {
+// RawWork returns every message on the work stream as stored, oldest first.
+func RawWork(t testing.TB, js jetstream.JetStream) []*jetstream.RawStreamMsg {
 	t.Helper()
 	ctx := context.Background()
 
@@ -60,7 +78,7 @@ func WorkMessages(t testing.TB, js jetstream.JetStream) []Stored {
 		return nil
 	}
 
-	var out []Stored
+	var out []*jetstream.RawStreamMsg
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
 		m, err := stream.GetMsg(ctx, seq)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -69,9 +87,20 @@ func WorkMessages(t testing.TB, js jetstream.JetStream) []Stored {
 		if err != nil {
 			t.Fatalf("get message %d: %v", seq, err)
 		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// WorkMessages returns every message on the work stream, oldest first, decoded. A message
+// that is not a sale decision fails the test.
+func WorkMessages(t testing.TB, js jetstream.JetStream) []Stored {
+	t.Helper()
+	var out []Stored
+	for _, m := range RawWork(t, js) {
 		var d events.SaleDecision
 		if err := json.Unmarshal(m.Data, &d); err != nil {
-			t.Fatalf("decode message %d %s: %v", seq, m.Data, err)
+			t.Fatalf("decode message %d %s: %v", m.Sequence, m.Data, err)
 		}
 		out = append(out, Stored{Subject: m.Subject, MsgID: m.Header.Get(jetstream.MsgIDHeader),
 			Decision: d, Raw: m.Data})
